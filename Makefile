@@ -1,0 +1,28 @@
+# One venv in .venv; every target installs what it needs, so a fresh clone works with
+# `make test` alone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q -n 2 tests
+
+lint: install
+	$(BIN)/ruff check codetether tests scripts
+
+bench: install
+	$(BIN)/python scripts/bench_startup.py --python $(BIN)/python
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,128 @@
+"""The ``codetether`` command: one parser table, lazy command modules, one error boundary.
+
+Only the stdlib is imported here so ``--version`` and ``--help`` start as fast as Python does.
+Each subcommand names the module that runs it (``codetether.cli.<module>.run(args)``); that
+module, and whatever it needs, is imported only when the command is used.
+
+This is also the single place that turns a ``CodetetherError`` into ``error: <what>: <fix>`` on
+stderr and an exit code (2 usage, 1 failure, 130 interrupt). ``CODETETHER_RAISE_ERRORS=1`` lets
+tracebacks through for debugging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from codetether import __version__
+
+PROG = "codetether"
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="answer one prompt and exit",
+                       description="Send one prompt to the model and stream the answer to stdout.")
+    p.add_argument("message", nargs="+", help="the prompt ('-' reads it from stdin)")
+    p.add_argument("-m", "--model", help="provider/model, or a model of the default provider")
+    p.add_argument("--format", choices=("default", "json", "jsonl"), default="default",
+                   help="default: text; json: one object at the end; jsonl: one event per line")
+    p.add_argument("--max-tokens", type=int, help="cap on the answer's length in tokens")
+    p.add_argument("--system", help="system prompt for this run")
+    p.set_defaults(module="run_cmd")
+
+
+def _add_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("config", help="show or change configuration",
+                       description="Read and change ~/.config/codetether-agent/config.toml "
+                                   "(or $CODETETHER_CONFIG).")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--show", action="store_true", help="print the effective configuration")
+    group.add_argument("--init", action="store_true", help="write a commented starter file")
+    group.add_argument("--set", metavar="KEY=VALUE", action="append",
+                       help="set a key, e.g. default.model=anthropic/claude-sonnet-4-20250514")
+    group.add_argument("--path", action="store_true", help="print the config file's path")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--force", action="store_true", help="with --init: replace an existing file")
+    p.set_defaults(module="config_cmd", config_action=None)
+    psub = p.add_subparsers(dest="config_action", metavar="{project}")
+    proj = psub.add_parser("project", help="trust or untrust this project's .codetether/config.toml")
+    proj.add_argument("project_action", choices=("status", "trust", "untrust"))
+    proj.add_argument("directory", nargs="?", default=".", help="project directory (default: .)")
+    proj.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_auth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("auth", help="manage provider credentials",
+                       description="Keys are read from Vault, then this store, then env vars.")
+    asub = p.add_subparsers(dest="auth_action", metavar="{login,logout,list}", required=True)
+    login = asub.add_parser("login", help="save a provider key in the local 0600 store (read from stdin)")
+    login.add_argument("provider")
+    login.add_argument("--base-url", help="endpoint to use with this key")
+    logout = asub.add_parser("logout", help="remove a provider key from the local store")
+    logout.add_argument("provider")
+    lst = asub.add_parser("list", help="providers with credentials and where they come from")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    # every action sees the same attributes, whichever was chosen
+    p.set_defaults(provider=None, base_url=None, json=False)
+    p.set_defaults(module="auth_cmd")
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list models and which providers have credentials")
+    p.add_argument("provider", nargs="?", help="only this provider")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--verbose", "-v", action="store_true", help="show costs and capabilities")
+    p.add_argument("--refresh", action="store_true", help="ask the providers for their model lists now")
+    p.set_defaults(module="models_cmd")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="CodeTether: a coding agent for people and for other agents.",
+        epilog="Keys come from Vault, `codetether auth login`, or env vars such as "
+               "OPENAI_API_KEY. See `codetether models`.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_run, _add_models, _add_auth, _add_config):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "module", None):
+        parser.print_help(sys.stderr)
+        return 2
+    return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from codetether.core.errors import CodetetherError
+
+    raise_errors = os.environ.get("CODETETHER_RAISE_ERRORS") == "1"
+    try:
+        module = importlib.import_module(f"codetether.cli.{args.module}")
+        return int(module.run(args) or 0)
+    except CodetetherError as exc:
+        if raise_errors:
+            raise
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. `| head`): not an error; silence the flush at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def entry_point() -> None:
+    """Console-script target (``codetether``)."""
+    sys.exit(main())
