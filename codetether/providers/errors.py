@@ -76,14 +76,16 @@ def from_status(ctx: CallContext, status: int, body: str, retry_after: float | N
         return errors.RateLimitError(
             f"{ctx.provider} rate-limited {ctx.where()} (HTTP 429: {detail}){wait}",
             "wait and retry, or pick another model with -m provider/model", **common)
-    if is_context_length_message(detail) or status == 413:
+    # the marker may sit only in a machine field (OpenAI's code: context_length_exceeded)
+    if is_context_length_message(body) or status == 413:
         return errors.ContextLengthError(
             f"the prompt is larger than {ctx.where()}'s context window ({detail})",
             "start a new session or compact this one, or choose a model with a larger window",
             **common)
     if status == 404:
         return errors.ProviderRequestError(
-            f"{ctx.provider} does not know model '{ctx.model}' or the endpoint (HTTP 404: {detail})",
+            f"{ctx.provider} does not know model '{ctx.model}' or the endpoint "
+            f"(HTTP 404: {detail})",
             f"list models with `codetether models {ctx.provider}` or check "
             f"[providers.{ctx.provider}] base_url", **common)
     if status >= 500:

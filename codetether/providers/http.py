@@ -109,7 +109,8 @@ def _connection_for(url: urllib.parse.SplitResult, timeout: float) -> tuple[
         path += "?" + url.query
     proxies = urllib.request.getproxies()
     proxy = proxies.get(url.scheme)
-    if proxy and host not in ("127.0.0.1", "localhost", "::1") and not urllib.request.proxy_bypass(host):
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if proxy and not loopback and not urllib.request.proxy_bypass(host):
         p = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
         if url.scheme == "https":
             conn = http.client.HTTPSConnection(p.hostname, p.port or 8080, timeout=timeout,
@@ -123,8 +124,10 @@ def _connection_for(url: urllib.parse.SplitResult, timeout: float) -> tuple[
     return http.client.HTTPConnection(host, port, timeout=timeout), path
 
 
-def _shutdown(conn: http.client.HTTPConnection) -> None:
-    sock = conn.sock
+def _shutdown(conn: http.client.HTTPConnection, opened: list[socket.socket]) -> None:
+    # A "Connection: close" response takes the socket from ``conn`` (conn.sock is None then),
+    # so fall back to the socket remembered when the request went out.
+    sock = conn.sock or (opened[0] if opened else None)
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
@@ -175,10 +178,12 @@ class HttpClient:
                    cancel: CancelToken) -> Response:
         parts = urllib.parse.urlsplit(url)
         conn, target = _connection_for(parts, self.policy.connect_timeout)
-        unregister = cancel.on_cancel(lambda: _shutdown(conn))
+        opened: list[socket.socket] = []
+        unregister = cancel.on_cancel(lambda: _shutdown(conn, opened))
         try:
             conn.request(method, target, body=body, headers=headers)
             if conn.sock is not None:
+                opened.append(conn.sock)
                 conn.sock.settimeout(self.policy.read_timeout)
             raw = conn.getresponse()
         except BaseException:

@@ -159,7 +159,8 @@ class ScriptedLLMServer:
             return
         turn = self._next_turn()
         if turn is None:
-            self._send_plain(handler, 500, b'{"error":{"message":"scripted LLM: script exhausted"}}')
+            exhausted = b'{"error":{"message":"scripted LLM: script exhausted"}}'
+            self._send_plain(handler, 500, exhausted)
             return
         reply = fmt.reply(turn, request) if turn.status == 200 else fmt.error_reply(turn, request)
         ok = turn.status == 200
