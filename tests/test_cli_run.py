@@ -86,7 +86,8 @@ def test_local_provider_needs_no_key(llm):
 
 
 def test_rejected_key_is_one_line_without_the_key(llm):
-    llm.enqueue(Turn(status=401, error_message="Incorrect API key provided: sk-test-RUNKEY-0123456789"))
+    echoed = "Incorrect API key provided: sk-test-RUNKEY-0123456789"
+    llm.enqueue(Turn(status=401, error_message=echoed))
     proc = run_cli("run", "-m", "openai/gpt-4o", "x", env=_openai_env(llm))
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1

@@ -47,7 +47,8 @@ def _add_config(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="with --init: replace an existing file")
     p.set_defaults(module="config_cmd", config_action=None)
     psub = p.add_subparsers(dest="config_action", metavar="{project}")
-    proj = psub.add_parser("project", help="trust or untrust this project's .codetether/config.toml")
+    proj = psub.add_parser("project",
+                           help="trust or untrust this project's .codetether/config.toml")
     proj.add_argument("project_action", choices=("status", "trust", "untrust"))
     proj.add_argument("directory", nargs="?", default=".", help="project directory (default: .)")
     proj.add_argument("--json", action="store_true", help="machine-readable output")
@@ -57,7 +58,8 @@ def _add_auth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("auth", help="manage provider credentials",
                        description="Keys are read from Vault, then this store, then env vars.")
     asub = p.add_subparsers(dest="auth_action", metavar="{login,logout,list}", required=True)
-    login = asub.add_parser("login", help="save a provider key in the local 0600 store (read from stdin)")
+    login = asub.add_parser("login",
+                            help="save a provider key in the local 0600 store (read from stdin)")
     login.add_argument("provider")
     login.add_argument("--base-url", help="endpoint to use with this key")
     logout = asub.add_parser("logout", help="remove a provider key from the local store")
@@ -74,7 +76,8 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     p.add_argument("provider", nargs="?", help="only this provider")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--verbose", "-v", action="store_true", help="show costs and capabilities")
-    p.add_argument("--refresh", action="store_true", help="ask the providers for their model lists now")
+    p.add_argument("--refresh", action="store_true",
+                   help="ask the providers for their model lists now")
     p.set_defaults(module="models_cmd")
 
 

@@ -13,7 +13,13 @@ from codetether.core.errors import CodetetherError, UsageError
 from codetether.providers import catalog
 from codetether.providers.http import RetryPolicy
 from codetether.providers.resolve import (
-    Resolved, build_endpoint, find_credentials, known_provider_ids, make_provider, spec_for, usable,
+    Resolved,
+    build_endpoint,
+    find_credentials,
+    known_provider_ids,
+    make_provider,
+    spec_for,
+    usable,
 )
 
 LIST_POLICY = RetryPolicy(max_attempts=1, connect_timeout=5.0, read_timeout=10.0)
@@ -44,7 +50,7 @@ def _status(provider_id: str, cfg: Config) -> dict:
     creds = find_credentials(spec)
     ready = usable(spec, creds, cfg)
     source = creds.source if creds else ("config" if ready else None)
-    where = creds.where if creds else ("[providers.%s]" % provider_id if ready else "")
+    where = creds.where if creds else (f"[providers.{provider_id}]" if ready else "")
     return {"spec": spec, "creds": creds, "ready": ready,
             "json": {"id": spec.id, "wire": spec.wire, "default_model": spec.default_model,
                      "credentials": source, "where": where, "description": spec.description}}

@@ -20,10 +20,7 @@ from codetether.providers.resolve import get_provider
 
 
 def read_prompt(words: list[str]) -> str:
-    if words == ["-"]:
-        text = sys.stdin.read()
-    else:
-        text = " ".join(words)
+    text = sys.stdin.read() if words == ["-"] else " ".join(words)
     if not text.strip():
         raise UsageError("the prompt is empty", 'pass it as an argument: codetether run "..."')
     return text

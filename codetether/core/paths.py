@@ -1,4 +1,4 @@
-"""Where CodeTether keeps its files; every location can be moved by an env var (tests rely on it)."""
+"""Where CodeTether keeps its files; every location can be moved by an env var (tests do)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ MASK = "[redacted]"
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Replace every given secret, and anything shaped like a well-known key, with ``[redacted]``."""
+    """Replace each given secret, and anything shaped like a well-known key, with ``[redacted]``."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)

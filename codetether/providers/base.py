@@ -183,7 +183,9 @@ class Done:
     type: Literal["done"] = "done"
 
 
-StreamEvent = Union[TextDelta, ThinkingDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, Usage, Done]
+StreamEvent = Union[
+    TextDelta, ThinkingDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, Usage, Done
+]
 
 
 class Provider(Protocol):

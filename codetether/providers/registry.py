@@ -108,7 +108,7 @@ SPECS: tuple[ProviderSpec, ...] = (
     ),
     ProviderSpec(
         "bedrock", "bedrock", "https://bedrock-runtime.{region}.amazonaws.com",
-        "amazon.nova-lite-v1:0", ("AWS_BEARER_TOKEN_BEDROCK",), auth="sigv4", key_required=False,
+        "amazon.nova-lite-v1:0", ("AWS_BEARER_TOKEN_BEDROCK",), auth="sigv4",
         base_url_env="BEDROCK_BASE_URL",
         env_extras={
             "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),

@@ -61,7 +61,7 @@ def known_provider_ids(cfg: Config) -> list[str]:
 def find_credentials(spec: ProviderSpec) -> Credentials | None:
     from codetether.secrets.lookup import lookup
 
-    return lookup(spec.id, spec.env_vars, spec.env_extras)
+    return lookup(spec.id, spec.env_vars, spec.env_extras, require_key=spec.key_required)
 
 
 def usable(spec: ProviderSpec, creds: Credentials | None, cfg: Config) -> bool:
@@ -111,7 +111,8 @@ def resolve(model_ref: str | None, cfg: Config) -> Resolved:
 
 def _auto_provider(cfg: Config) -> tuple[str, Credentials | None]:
     """The first provider, in a fixed order, that has credentials or is configured locally."""
-    for provider_id in list(AUTO_ORDER) + [p for p in known_provider_ids(cfg) if p not in AUTO_ORDER]:
+    others = [p for p in known_provider_ids(cfg) if p not in AUTO_ORDER]
+    for provider_id in list(AUTO_ORDER) + others:
         spec = spec_for(provider_id, cfg)
         if spec is None:
             continue

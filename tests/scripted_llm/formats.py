@@ -1,25 +1,13 @@
-"""The wire formats the scripted LLM speaks, tried in order (first match answers)."""
+"""The wire formats the scripted LLM speaks, tried in order (first match answers).
+
+Bedrock and Anthropic come first because their paths are the most specific; OpenAI matches any
+``/chat/completions`` or ``/models`` request left over.
+"""
 
 from __future__ import annotations
 
-FORMATS: list = []
+from tests.scripted_llm.anthropic_format import AnthropicFormat
+from tests.scripted_llm.bedrock_format import BedrockFormat
+from tests.scripted_llm.openai_format import OpenAIFormat
 
-# Each format module appends itself; imports are explicit so the order is visible.
-try:  # pragma: no cover - modules are added as providers land
-    from tests.scripted_llm.bedrock_format import BedrockFormat
-
-    FORMATS.append(BedrockFormat())
-except ImportError:
-    pass
-try:  # pragma: no cover
-    from tests.scripted_llm.anthropic_format import AnthropicFormat
-
-    FORMATS.append(AnthropicFormat())
-except ImportError:
-    pass
-try:  # pragma: no cover
-    from tests.scripted_llm.openai_format import OpenAIFormat
-
-    FORMATS.append(OpenAIFormat())
-except ImportError:
-    pass
+FORMATS: list = [BedrockFormat(), AnthropicFormat(), OpenAIFormat()]
