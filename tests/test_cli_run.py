@@ -134,3 +134,51 @@ def test_config_base_url_overrides_env(llm):
     proc = run_cli("run", "-m", "openai/gpt-4o", "hi", env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "via config\n"
+
+
+def test_run_takes_key_and_base_url_from_vault_over_env(llm):
+    from tests.fake_vault import ROOT_TOKEN, FakeVault
+
+    llm.enqueue(Turn(text="from vault"))
+    with FakeVault() as vault:
+        vault.put("codetether/providers/openai",
+                  {"api_key": "sk-vault-KEY-0123456789", "base_url": llm.url + "/v1"})
+        env = {"VAULT_ADDR": vault.url, "VAULT_TOKEN": ROOT_TOKEN,
+               "OPENAI_API_KEY": "sk-env-IGNORED-0123456789"}
+        proc = run_cli("run", "-m", "openai/gpt-4o", "hi", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "from vault\n"
+    assert llm.requests[-1].header("authorization") == "Bearer sk-vault-KEY-0123456789"
+
+
+def test_run_with_vault_down_warns_once_and_uses_env(llm):
+    llm.enqueue(Turn(text="env answer"))
+    env = _openai_env(llm) | {"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": "hvs.x-00000000"}
+    proc = run_cli("run", "-m", "openai/gpt-4o", "hi", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "env answer\n"
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "unreachable" in warnings[0]
+    assert "hvs.x-00000000" not in proc.stderr
+
+
+def test_run_bedrock_with_sigv4_from_env(llm):
+    llm.enqueue(Turn(text="nova says hi"))
+    env = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE0000000",
+           "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-secret",
+           "AWS_REGION": "eu-west-1", "BEDROCK_BASE_URL": llm.url}
+    proc = run_cli("run", "-m", "bedrock/amazon.nova-lite-v1:0", "hi", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "nova says hi\n"
+    request = llm.requests[-1]
+    assert request.path == "/model/amazon.nova-lite-v1%3A0/converse-stream"
+    auth = request.header("authorization")
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000000/")
+    assert "/eu-west-1/bedrock/aws4_request" in auth
+
+
+def test_run_bedrock_without_credentials_names_what_to_set():
+    proc = run_cli("run", "-m", "bedrock/amazon.nova-lite-v1:0", "hi", env={"AWS_REGION": "x"})
+    assert proc.returncode == 1
+    assert "no key for bedrock" in proc.stderr and "Traceback" not in proc.stderr
+    assert "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in proc.stderr

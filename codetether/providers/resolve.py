@@ -97,8 +97,11 @@ def resolve(model_ref: str | None, cfg: Config) -> Resolved:
         if not usable(spec, creds, cfg) and spec.key_required:
             from codetether.secrets.lookup import missing_hint
 
+            env_vars = spec.env_vars
+            if spec.auth == "sigv4":  # Bedrock: AWS keys first, its API key second
+                env_vars = ("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", *env_vars)
             raise MissingCredentialsError(f"no key for {provider_id}",
-                                          missing_hint(provider_id, spec.env_vars))
+                                          missing_hint(provider_id, env_vars))
     spec = spec_for(provider_id, cfg)
     assert spec is not None
     model = model or cfg.provider_settings(spec.id).get("default_model") or spec.default_model
