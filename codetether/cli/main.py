@@ -22,15 +22,75 @@ PROG = "codetether"
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="answer one prompt and exit",
-                       description="Send one prompt to the model and stream the answer to stdout.")
+    p = sub.add_parser("run", help="run the agent on one prompt and exit",
+                       description="Run the agent on one prompt: it reads, edits and tests code "
+                                   "in the current directory, then prints its answer.")
     p.add_argument("message", nargs="+", help="the prompt ('-' reads it from stdin)")
     p.add_argument("-m", "--model", help="provider/model, or a model of the default provider")
+    p.add_argument("--agent", help="agent profile: build (default), plan, explore, general")
+    resume = p.add_mutually_exclusive_group()
+    resume.add_argument("-c", "--continue", dest="continue_session", action="store_true",
+                        help="continue the latest session of this directory")
+    resume.add_argument("-s", "--session", help="continue the session with this id")
+    p.add_argument("-f", "--file", action="append", default=[],
+                   help="attach a file to the prompt (repeatable)")
+    p.add_argument("--max-steps", type=int, help="tool-loop steps before stopping")
+    p.add_argument("--access-mode", choices=("ask", "approve", "full"),
+                   help="ask: read-only; approve: workspace writes; full: everything")
+    p.add_argument("--yolo", action="store_true", help="same as --access-mode full")
     p.add_argument("--format", choices=("default", "json", "jsonl"), default="default",
                    help="default: text; json: one object at the end; jsonl: one event per line")
-    p.add_argument("--max-tokens", type=int, help="cap on the answer's length in tokens")
-    p.add_argument("--system", help="system prompt for this run")
+    p.add_argument("--max-tokens", type=int, help="cap on each answer's length in tokens")
+    p.add_argument("--dir", help="workspace directory (default: the current directory)")
     p.set_defaults(module="run_cmd")
+
+
+def _add_session(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("session", help="list, show, export, import, fork and delete sessions")
+    ssub = p.add_subparsers(dest="session_action", metavar="ACTION", required=True)
+    lst = ssub.add_parser("list", help="sessions of this directory, newest first")
+    lst.add_argument("-n", "--limit", type=int, default=20, help="how many (default 20)")
+    lst.add_argument("--all-projects", action="store_true", help="sessions of every directory")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    show = ssub.add_parser("show", help="one session's messages")
+    show.add_argument("id", help="session id or unique prefix")
+    show.add_argument("--json", action="store_true", help="the complete export JSON")
+    _add_export_args(ssub.add_parser("export", help="a session as complete JSON"))
+    _add_import_args(ssub.add_parser("import", help="import a session exported as JSON"))
+    fork = ssub.add_parser("fork", help="copy a session (up to a message) into a new one")
+    fork.add_argument("id", help="session id or unique prefix")
+    fork.add_argument("--at", help="last message id to copy (default: all)")
+    delete = ssub.add_parser("delete", help="delete a session and its messages")
+    delete.add_argument("id", help="session id or unique prefix")
+    p.set_defaults(module="session_cmd", json=False, limit=20, all_projects=False, id=None,
+                   at=None, output=None, file=None)
+
+
+def _add_export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", nargs="?", help="session id (default: the latest of this directory)")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+
+
+def _add_import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="JSON file from `codetether export` ('-' for stdin)")
+
+
+def _add_export_import(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser("export", help="a session as complete JSON (= session export)")
+    _add_export_args(export)
+    export.set_defaults(module="session_cmd", session_action="export", json=False)
+    imp = sub.add_parser("import", help="import a session from JSON (= session import)")
+    _add_import_args(imp)
+    imp.set_defaults(module="session_cmd", session_action="import", json=False)
+
+
+def _add_undo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("undo", help="restore files changed by the agent's last steps")
+    p.add_argument("--session", help="session id (default: the latest of this directory)")
+    p.add_argument("--steps", type=int, default=1, help="how many changing steps to undo")
+    p.add_argument("--preview", action="store_true", help="show what would change, change nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(module="undo_cmd")
 
 
 def _add_config(sub: argparse._SubParsersAction) -> None:
@@ -90,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_run, _add_models, _add_auth, _add_config):
+    for add in (_add_run, _add_session, _add_export_import, _add_undo, _add_models, _add_auth,
+                _add_config):
         add(sub)
     return parser
 

@@ -66,7 +66,9 @@ SCHEMA: dict[str, dict[str, KeySpec]] = {
     "session": {
         "auto_save": KeySpec(bool, help="save sessions after every step"),
         "max_steps": KeySpec(int, help="tool-loop steps per prompt"),
+        "context_window": KeySpec(int, help="override the model's context window (tokens)"),
     },
+    "web": {"search_url": KeySpec(str, help="websearch endpoint (DuckDuckGo HTML by default)")},
     "permissions": {
         "access_mode": KeySpec(str, ("ask", "approve", "full"), help="default access mode"),
         "*": KeySpec((str, dict), help="allow/ask/deny for a tool, or a table of patterns"),

@@ -1,0 +1,1 @@
+"""The agent runtime: sessions, the turn loop, permissions, compaction, snapshots."""
