@@ -23,6 +23,7 @@ lint: install
 
 bench: install
 	$(BIN)/python scripts/bench_startup.py --python $(BIN)/python
+	$(BIN)/python scripts/bench_agent.py --python $(BIN)/python
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -284,3 +284,101 @@ def test_older_history_is_summarised_with_a_small_window(llm, repo):
     assert "remembered facts" in sent and "A" * 100 not in sent
     assert final_request.body["messages"][-1]["content"].endswith("second question")
     assert events[-1]["response"] == "second answer"
+
+
+def test_task_runs_an_explore_subagent_in_a_child_session(llm, repo):
+    llm.enqueue(
+        Turn(tool_calls=[ToolCall("task", {"prompt": "find the add function",
+                                           "subagent_type": "explore"})]),
+        # the sub-agent's own steps
+        Turn(tool_calls=[ToolCall("grep", {"pattern": "def add"})]),
+        Turn(text="add() is in calc.py line 1"),
+        # back in the parent
+        Turn(text="The sub-agent found it."),
+    )
+    proc = run_cli("run", "--format", "json", "where is add?", cwd=repo, env=env_for(llm))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["response"] == "The sub-agent found it."
+    child_tools = {t["function"]["name"] for t in llm.requests[1].body["tools"]}
+    assert "write" not in child_tools and "task" not in child_tools and "grep" in child_tools
+    assert "calc.py:1" in json.dumps(llm.requests[2].body)  # grep ran for the child
+    assert "add() is in calc.py line 1" in tool_results(llm.requests[3])[-1]["content"]
+    listed = json.loads(run_cli("session", "list", "--json", cwd=repo).stdout)
+    sessions = listed if isinstance(listed, list) else listed["sessions"]
+    child = [s for s in sessions if s["parent_id"] == out["session_id"]]
+    assert len(child) == 1 and child[0]["agent"] == "explore"
+
+
+def test_batch_and_parallel_read_only_calls_keep_call_order(llm, repo):
+    llm.enqueue(
+        Turn(tool_calls=[ToolCall("read", {"path": "calc.py"}),
+                         ToolCall("read", {"path": "test_calc.py"}),
+                         ToolCall("batch", {"calls": [
+                             {"tool": "glob", "args": {"pattern": "*.py"}},
+                             {"tool": "write", "args": {"path": "x", "content": "y"}}]})]),
+        Turn(text="done"))
+    proc = run_cli("run", "--yolo", "read both", cwd=repo, env=env_for(llm))
+    assert proc.returncode == 0, proc.stderr
+    results = [m for m in llm.requests[1].body["messages"] if m["role"] == "tool"]
+    assert "return a - b" in results[0]["content"]
+    assert "from calc import add" in results[1]["content"]
+    assert "cannot be batched" in results[2]["content"]
+    assert not (repo / "x").exists()
+
+
+def _run_in_pty(args: list[str], cwd: Path, env: dict[str, str], answer: bytes) -> tuple[int, str]:
+    """Run codetether on a pseudo-terminal, answer its approval prompt, return (code, screen)."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes codetether, with the pty as its controlling terminal
+        os.chdir(cwd)
+        os.execvpe(sys.executable, [sys.executable, "-m", "codetether", *args], env)
+    screen = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 30)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+        if not answered and b"[n] no:" in screen:
+            os.write(fd, answer)
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), screen.decode("utf-8", "replace")
+
+
+def test_terminal_approval_always_is_remembered_for_the_project(llm, repo):
+    llm.enqueue(Turn(tool_calls=[ToolCall("write", {"path": "one.txt", "content": "1"})]),
+                Turn(text="wrote one"),
+                Turn(tool_calls=[ToolCall("write", {"path": "two.txt", "content": "2"})]),
+                Turn(text="wrote two"))
+    env = dict(os.environ) | env_for(llm) | {"PYTHONPATH": str(ROOT)}
+    code, screen = _run_in_pty(["run", "make one"], repo, env, b"a\n")
+    assert code == 0, screen
+    assert "allow write one.txt" in screen
+    assert (repo / "one.txt").read_text() == "1"
+    proc = run_cli("run", "make two", cwd=repo, env=env_for(llm))  # no terminal now
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "two.txt").read_text() == "2"
+
+
+def test_terminal_approval_rejected(llm, repo):
+    llm.enqueue(Turn(tool_calls=[ToolCall("bash", {"command": "touch nope"})]),
+                Turn(text="ok, not doing it"))
+    env = dict(os.environ) | env_for(llm) | {"PYTHONPATH": str(ROOT)}
+    code, screen = _run_in_pty(["run", "--access-mode", "approve", "touch it"], repo, env,
+                               b"n\n")
+    assert code == 0, screen
+    assert not (repo / "nope").exists()
+    assert "rejected" in tool_results(llm.requests[1])[-1]["content"]

@@ -131,6 +131,18 @@ class TerminalApprover:
         return {"y": "once", "yes": "once", "a": "always", "always": "always"}.get(answer,
                                                                                   "reject")
 
+    def ask(self, question: str, options: list[str]) -> str:
+        """The ``question`` tool: numbered options, or free text."""
+        sys.stderr.write(f"\n? {question}\n")
+        for number, option in enumerate(options, 1):
+            sys.stderr.write(f"  {number}. {option}\n")
+        sys.stderr.write("> ")
+        sys.stderr.flush()
+        answer = self.tty.readline().strip()
+        if answer.isdigit() and 1 <= int(answer) <= len(options):
+            return options[int(answer) - 1]
+        return answer
+
 
 def _approver(fmt: str):
     if fmt != "default" or not sys.stderr.isatty():
@@ -150,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     if not workspace.is_dir():
         raise UsageError(f"{workspace} is not a directory", "pass an existing --dir")
     printer = Printer(args.format)
+    terminal = _approver(args.format)
     session, store, cfg = open_session(workspace, args.continue_session, args.session)
     if cfg.ignored_project_file:
         print(f"note: ignoring {cfg.ignored_project_file} until you run "
@@ -158,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         session=session, store=store, cfg=cfg, workspace=workspace, model=args.model,
         agent_name=args.agent, access_mode="full" if args.yolo else args.access_mode,
         max_steps=args.max_steps, max_tokens=args.max_tokens, on_event=printer,
-        approver=_approver(args.format))
+        approver=terminal, ask_user=terminal.ask if terminal else None)
     if args.format == "jsonl":
         printer.write_json("run.started", session_id=agent.session.id, model=agent.rt.model_ref,
                            agent=agent.rt.profile.name)

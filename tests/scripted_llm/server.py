@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names
     raw_body: bytes
     body: Any = None  # parsed JSON when the body was JSON
+    received_at: float = 0.0  # time.monotonic() when the request arrived
+    finished_at: float = 0.0  # ... and when its reply was sent (benchmarks subtract this time)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -147,6 +150,7 @@ class ScriptedLLMServer:
         return Handler
 
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        started = time.monotonic()
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         try:
@@ -154,7 +158,8 @@ class ScriptedLLMServer:
         except ValueError:
             body = None
         request = RecordedRequest(method, handler.path,
-                                  {k.lower(): v for k, v in handler.headers.items()}, raw, body)
+                                  {k.lower(): v for k, v in handler.headers.items()}, raw, body,
+                                  received_at=started)
         self._record(request)
         fmt = next((f for f in self._formats if f.matches(request)), None)
         if fmt is None:
@@ -176,6 +181,7 @@ class ScriptedLLMServer:
         ok = turn.status == 200
         self._send_reply(handler, reply, turn.cut_after if ok else None,
                          turn.hold_after if ok else None)
+        request.finished_at = time.monotonic()
 
     @staticmethod
     def _send_plain(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
