@@ -6,6 +6,7 @@ An event is a type string plus plain JSON-able data, so any consumer can forward
     text.delta        {text}
     thinking.delta    {text}
     tool.started      {call_id, name, args}
+    tool.output       {tool, text}            (live output of a running tool, e.g. bash)
     tool.finished     {call_id, name, success, output, duration_ms, metadata}
     approval.requested{call_id, tool, subject, args, reason}
     usage             {input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,

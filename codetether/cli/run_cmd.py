@@ -14,6 +14,7 @@ import json
 import mimetypes
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ class Printer:
     def __init__(self, fmt: str) -> None:
         self.fmt = fmt
         self.ends_with_newline = True
+        self._lock = threading.Lock()  # tools emit from their own threads
 
     def write_json(self, kind: str, **data: Any) -> None:
         sys.stdout.write(json.dumps({"type": kind, **data}, default=str) + "\n")
@@ -70,10 +72,11 @@ class Printer:
     def __call__(self, event: Event) -> None:
         if event.type in ("turn.started", "turn.finished"):
             return  # run.started / run.completed carry the same facts
-        if self.fmt == "jsonl":
-            self.write_json(event.type, **event.data)
-        elif self.fmt == "default":
-            self._human(event)
+        with self._lock:
+            if self.fmt == "jsonl":
+                self.write_json(event.type, **event.data)
+            elif self.fmt == "default":
+                self._human(event)
 
     def _human(self, event: Event) -> None:
         data = event.data

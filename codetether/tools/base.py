@@ -86,8 +86,8 @@ class ToolContext:
         if resolved == root or root in resolved.parents:
             return resolved
         if self.check_external is None:
-            raise ToolError(f"{raw} is outside the workspace {root}",
-                            hint="work inside the workspace or allow external_directory")
+            raise ToolError(f"{raw} is outside the workspace {root}; work inside the workspace "
+                            "or allow it with the external_directory permission")
         self.check_external(resolved, write)
         return resolved
 
