@@ -382,3 +382,18 @@ def test_terminal_approval_rejected(llm, repo):
     assert code == 0, screen
     assert not (repo / "nope").exists()
     assert "rejected" in tool_results(llm.requests[1])[-1]["content"]
+
+
+def test_agents_md_reaches_the_system_prompt_and_cost_is_counted(llm, repo):
+    (repo / "AGENTS.md").write_text("Always run the tests with make check.")
+    llm.enqueue(Turn(text="ok", input_tokens=1_000_000, output_tokens=1_000_000))
+    proc = run_cli("run", "--format", "json", "hi", cwd=repo, env=env_for(llm))
+    assert proc.returncode == 0, proc.stderr
+    system = llm.requests[0].body["messages"][0]
+    assert system["role"] == "system"
+    assert "Always run the tests with make check." in system["content"]
+    assert str(repo) in system["content"]  # the environment block
+    out = json.loads(proc.stdout)
+    assert out["cost"] == pytest.approx(2.5 + 10.0)  # gpt-4o: $2.5 in, $10 out per million
+    shown = json.loads(run_cli("session", "show", out["session_id"], "--json", cwd=repo).stdout)
+    assert shown["cost"] == pytest.approx(12.5)
