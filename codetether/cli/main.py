@@ -141,6 +141,106 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(module="models_cmd")
 
 
+def _add_tui(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tui", help="the interactive terminal UI (also: codetether with no command)")
+    p.add_argument("directory", nargs="?", default=".", help="workspace (default: .)")
+    _add_agent_options(p)
+    p.set_defaults(module="tui_cmd")
+
+
+def _add_agent_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--model", help="provider/model")
+    p.add_argument("--agent", help="agent profile: build, plan, explore")
+    resume = p.add_mutually_exclusive_group()
+    resume.add_argument("-s", "--session", help="resume this session")
+    resume.add_argument("-c", "--continue", dest="continue_session", action="store_true",
+                        help="resume the latest session of this directory")
+    p.add_argument("--access-mode", choices=("ask", "approve", "full"),
+                   help="ask: read-only; approve: workspace writes; full: everything")
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="A2A server (JSON-RPC, REST, SSE, gRPC) with auth and audit")
+    p.add_argument("-p", "--port", type=int, default=4096, help="HTTP port (0: any free port)")
+    p.add_argument("--hostname", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--grpc-port", type=int, default=None,
+                   help="gRPC port (default $CODETETHER_GRPC_PORT or 50051; -1 disables)")
+    p.add_argument("--backend", choices=("agent", "echo"), default="agent",
+                   help="agent: tasks run the build agent; echo: deterministic, no LLM")
+    p.add_argument("--allow-private-webhooks", action="store_true",
+                   help="allow push notifications to loopback/private addresses")
+    p.set_defaults(module="serve_cmd")
+
+
+def _add_spawn(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("spawn", help="a standalone A2A peer that finds and greets other peers")
+    p.add_argument("-n", "--name", required=True, help="this agent's name")
+    p.add_argument("--peer", default="", help="comma-separated peer URLs to poll")
+    p.add_argument("-p", "--port", type=int, default=0, help="HTTP port (0: any free port)")
+    p.add_argument("--hostname", default="127.0.0.1", help="address to bind")
+    p.add_argument("--discovery-interval", type=float, default=15.0,
+                   help="seconds between peer polls (default 15)")
+    p.set_defaults(module="spawn_cmd")
+
+
+def _add_a2a(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("a2a", help="talk to an A2A agent: card, send, get, cancel")
+    asub = p.add_subparsers(dest="a2a_action", metavar="ACTION", required=True)
+    card = asub.add_parser("card", help="fetch an agent's card")
+    card.add_argument("url")
+    send = asub.add_parser("send", help="send a message (a new task)")
+    send.add_argument("url")
+    send.add_argument("message")
+    send.add_argument("--stream", action="store_true", help="stream progress as it happens")
+    send.add_argument("--context-id", help="continue this context")
+    for name in ("get", "cancel"):
+        q = asub.add_parser(name, help=f"{name} a task")
+        q.add_argument("url")
+        q.add_argument("task_id")
+    for q in asub.choices.values():
+        q.add_argument("--json", action="store_true", help="machine-readable output")
+        q.add_argument("--token", help="bearer token (default $CODETETHER_A2A_TOKEN)")
+    p.set_defaults(module="a2a_cmd", message=None, task_id=None, stream=False, context_id=None)
+
+
+def _add_mcp(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mcp", help="MCP server over stdio, and external MCP servers as tools")
+    msub = p.add_subparsers(dest="mcp_action", metavar="ACTION", required=True)
+    serve = msub.add_parser("serve", help="serve our tools over MCP on stdio")
+    serve.add_argument("workspace", nargs="?", default=".", help="workspace (default: .)")
+    serve.add_argument("--access-mode", choices=("ask", "approve", "full"),
+                       help="what tools may do without a human (default from config)")
+    serve.add_argument("--bus-url", help="a CodeTether server whose bus to expose")
+    lt = msub.add_parser("list-tools", help="the tools `mcp serve` exposes")
+    lt.add_argument("--json", action="store_true")
+    add = msub.add_parser("add", help="add an MCP server: NAME -- CMD ARGS... or NAME --url URL")
+    add.add_argument("name")
+    add.add_argument("--url", help="streamable HTTP endpoint")
+    add.add_argument("--header", action="append", default=[], help="K=V header (repeatable)")
+    add.add_argument("--env", action="append", default=[], help="K=V env var (repeatable)")
+    add.add_argument("server_command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    lst = msub.add_parser("list", help="configured MCP servers and their status")
+    lst.add_argument("--json", action="store_true")
+    rm = msub.add_parser("remove", help="remove an MCP server")
+    rm.add_argument("name")
+    tools = msub.add_parser("tools", help="tools of one MCP server")
+    tools.add_argument("name")
+    tools.add_argument("--json", action="store_true")
+    call = msub.add_parser("call", help="call a tool of an MCP server")
+    call.add_argument("name")
+    call.add_argument("tool")
+    call.add_argument("--arguments", default="{}", help="JSON object of arguments")
+    call.add_argument("--json", action="store_true")
+    p.set_defaults(module="mcp_cmd", json=False)
+
+
+def _add_acp(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("acp", help="Agent Client Protocol agent over stdio (Zed and others)")
+    p.add_argument("--access-mode", choices=("ask", "approve", "full"),
+                   help="what tools may do without asking the editor")
+    p.set_defaults(module="acp_cmd")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -150,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_run, _add_session, _add_export_import, _add_undo, _add_models, _add_auth,
-                _add_config):
+    for add in (_add_run, _add_tui, _add_session, _add_export_import, _add_undo, _add_serve,
+                _add_spawn, _add_a2a, _add_mcp, _add_acp, _add_models, _add_auth, _add_config):
         add(sub)
     return parser
 
@@ -160,8 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "module", None):
-        parser.print_help(sys.stderr)
-        return 2
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            args = parser.parse_args(["tui"])  # no command on a terminal: the TUI
+        else:
+            parser.print_help(sys.stderr)
+            return 2
     return _dispatch(args)
 
 
