@@ -184,22 +184,27 @@ def _add_spawn(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_a2a(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("a2a", help="talk to an A2A agent: card, send, get, cancel")
+    p = sub.add_parser("a2a", help="talk to an A2A agent (v1.0 or v0.3): card, send, get, cancel")
     asub = p.add_subparsers(dest="a2a_action", metavar="ACTION", required=True)
-    card = asub.add_parser("card", help="fetch an agent's card")
-    card.add_argument("url")
-    send = asub.add_parser("send", help="send a message (a new task)")
-    send.add_argument("url")
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("url", help="the agent's base URL")
+        q.add_argument("--json", action="store_true", help="machine-readable output")
+        q.add_argument("--token", help="bearer token (default: $CODETETHER_A2A_TOKEN)")
+        q.add_argument("--dialect", choices=("auto", "1.0", "0.3"), default="auto")
+        q.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+
+    common(asub.add_parser("card", help="show the agent card"))
+    send = asub.add_parser("send", help="send a message")
+    common(send)
     send.add_argument("message")
     send.add_argument("--stream", action="store_true", help="stream progress as it happens")
-    send.add_argument("--context-id", help="continue this context")
+    send.add_argument("--context-id", dest="context_id", help="continue this context")
+    send.add_argument("--task-id", dest="task_id", help="continue this task (input-required)")
     for name in ("get", "cancel"):
         q = asub.add_parser(name, help=f"{name} a task")
-        q.add_argument("url")
+        common(q)
         q.add_argument("task_id")
-    for q in asub.choices.values():
-        q.add_argument("--json", action="store_true", help="machine-readable output")
-        q.add_argument("--token", help="bearer token (default $CODETETHER_A2A_TOKEN)")
     p.set_defaults(module="a2a_cmd", message=None, task_id=None, stream=False, context_id=None)
 
 
