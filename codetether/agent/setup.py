@@ -49,6 +49,10 @@ def build_runtime(*, session: Session | None, store: Any, cfg: Config, workspace
                   access_mode: str | None = None, max_steps: int | None = None,
                   max_tokens: int | None = None, on_event: EventSink = ignore,
                   approver: Approver | None = None, ask_user: Any = None) -> Agent:
+    if cfg.get("mcp.servers"):  # external MCP servers' tools join the registry (lazy start)
+        from codetether.mcp.bridge import attach_configured_servers
+
+        attach_configured_servers(cfg, workspace)
     provider, resolved = get_provider(model or (session.model if session else None), cfg)
     profile = get_profile(agent_name or (session.agent if session else None)
                           or cfg.get("default.agent") or "build")

@@ -215,7 +215,6 @@ def _add_mcp(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("workspace", nargs="?", default=".", help="workspace (default: .)")
     serve.add_argument("--access-mode", choices=("ask", "approve", "full"),
                        help="what tools may do without a human (default from config)")
-    serve.add_argument("--bus-url", help="a CodeTether server whose bus to expose")
     lt = msub.add_parser("list-tools", help="the tools `mcp serve` exposes")
     lt.add_argument("--json", action="store_true")
     add = msub.add_parser("add", help="add an MCP server: NAME -- CMD ARGS... or NAME --url URL")
@@ -223,6 +222,7 @@ def _add_mcp(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--url", help="streamable HTTP endpoint")
     add.add_argument("--header", action="append", default=[], help="K=V header (repeatable)")
     add.add_argument("--env", action="append", default=[], help="K=V env var (repeatable)")
+    add.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
     add.add_argument("server_command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     lst = msub.add_parser("list", help="configured MCP servers and their status")
     lst.add_argument("--json", action="store_true")
@@ -241,6 +241,8 @@ def _add_mcp(sub: argparse._SubParsersAction) -> None:
 
 def _add_acp(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("acp", help="Agent Client Protocol agent over stdio (Zed and others)")
+    p.add_argument("-m", "--model", help="provider/model")
+    p.add_argument("--agent", help="agent profile: build (default), plan, explore")
     p.add_argument("--access-mode", choices=("ask", "approve", "full"),
                    help="what tools may do without asking the editor")
     p.set_defaults(module="acp_cmd")

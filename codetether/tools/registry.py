@@ -47,9 +47,35 @@ TOOLS: dict[str, str] = {
 
 _cache: dict[str, Tool] = {}
 
+# Tools that exist only at run time (an MCP server's tools as ``NAME_TOOL``). Each is also
+# entered in ``TOOLS`` under DYNAMIC, so every ``name in TOOLS`` check (profiles, the loop)
+# sees it without knowing where it came from.
+DYNAMIC = "<dynamic>"
+_dynamic: dict[str, Tool] = {}
+
+
+def register_dynamic(name: str, tool: Tool) -> None:
+    """Add (or replace) a run-time tool; a static tool of the same name is never shadowed."""
+    if TOOLS.get(name, DYNAMIC) != DYNAMIC:
+        raise ValueError(f"{name} is a built-in tool")
+    _dynamic[name] = tool
+    TOOLS[name] = DYNAMIC
+
+
+def unregister(name: str) -> None:
+    """Remove a run-time tool (no-op for unknown or built-in names)."""
+    if _dynamic.pop(name, None) is not None:
+        TOOLS.pop(name, None)
+
+
+def dynamic_names() -> list[str]:
+    return list(_dynamic)
+
 
 def get(name: str) -> Tool:
     """The tool instance for ``name``; KeyError if there is no such tool."""
+    if name in _dynamic:
+        return _dynamic[name]
     if name not in _cache:
         module_name, class_name = TOOLS[name].split(":")
         module = importlib.import_module(f"codetether.tools.{module_name}")

@@ -1,0 +1,1 @@
+"""ACP (the Agent Client Protocol of Zed and other editors): ``codetether acp`` over stdio."""
