@@ -145,6 +145,9 @@ class App:
         self.on_request = on_request
         self.routes: list[Route] = []
         self.stopping = threading.Event()  # long-lived streams end when this is set
+        # Reshapes an HTTP-level refusal (413, bad length) for a route's protocol, e.g. as a
+        # JSON-RPC error on the A2A endpoint; returns None to keep the default body.
+        self.error_hook: Callable[[Request, HttpError], Response | None] | None = None
 
     def add(self, method: str, pattern: str, handler: Handler, public: bool = False) -> None:
         self.routes.append(Route(method.upper(), pattern, compile_pattern(pattern), handler,
@@ -190,6 +193,7 @@ class App:
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # listen backlog; the default 5 drops bursts of connections
 
     def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app
@@ -227,6 +231,9 @@ def _handler_class(app: App) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "codetether"
+        # headers and body go out in two writes: without TCP_NODELAY, Nagle + delayed ACK
+        # add ~40 ms to every keep-alive response
+        disable_nagle_algorithm = True
         sys_version = ""
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -250,12 +257,16 @@ def _handler_class(app: App) -> type[BaseHTTPRequestHandler]:
         def _serve(self, method: str) -> None:
             started = time.monotonic()
             request: Request | None = None
+            self._partial: Request | None = None  # set once the head is parsed
             status = 500
             try:
                 request = self._read_request(method)
                 response = app.handle(request)
             except HttpError as exc:
+                request = request or self._partial  # a refused body is still a request
                 response = Response.json(exc.body, exc.status, headers=exc.headers)
+                if app.error_hook is not None and request is not None:
+                    response = app.error_hook(request, exc) or response
                 if exc.status == 413:
                     self.close_connection = True
             except Exception:
@@ -279,6 +290,7 @@ def _handler_class(app: App) -> type[BaseHTTPRequestHandler]:
             request = Request(method, urllib.parse.unquote(parts.path) or "/",
                               urllib.parse.parse_qs(parts.query), headers, b"",
                               self.client_address[0])
+            self._partial = request
             try:
                 length = int(headers.get("content-length") or 0)
             except ValueError:
