@@ -5,15 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench clean
+.PHONY: install proto test lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) proto
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# gRPC stubs are build output (codetether/a2a/grpc_gen/), generated from proto/*.proto
+proto: $(STAMP)
+	$(BIN)/python scripts/gen_proto.py
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 tests
