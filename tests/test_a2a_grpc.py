@@ -413,7 +413,7 @@ def test_error_status_carries_error_info(peer, stubs):
 
     code, details, _ = raw_call(peer, stubs, "GetTask", stubs.v1.GetTaskRequest(id="x"),
                                 extra=(("a2a-version", "0.3"),))
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "0.3" in details
+    assert code == grpc.StatusCode.UNIMPLEMENTED and "0.3" in details  # spec §5.4
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])

@@ -46,7 +46,7 @@ def assert_error(response, status, reason):
 def test_send_get_list(a2a):
     response = post(a2a, "/message:send", message("tck-artifact-text-1"))
     assert response.status_code == 200
-    assert response.headers["content-type"] == "application/a2a+json"
+    assert response.headers["content-type"] == "application/json"
     task = response.json()["task"]
     assert task["artifacts"][0]["parts"] == [{"text": "Generated text content"}]
     got = get(a2a, f"/tasks/{task['id']}", params={"historyLength": 1}).json()
@@ -95,7 +95,7 @@ def test_cancel(a2a):
     task_id = held["task"]["id"]
     canceled = post(a2a, f"/tasks/{task_id}:cancel", {})
     assert canceled.json()["status"]["state"] == "TASK_STATE_CANCELED"
-    assert_error(post(a2a, f"/tasks/{task_id}:cancel", {}), 400, "TASK_NOT_CANCELABLE")
+    assert_error(post(a2a, f"/tasks/{task_id}:cancel", {}), 409, "TASK_NOT_CANCELABLE")  # spec §5.4
     assert_error(post(a2a, "/tasks/nope:cancel", {}), 404, "TASK_NOT_FOUND")
 
 

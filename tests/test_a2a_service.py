@@ -216,8 +216,9 @@ def test_push_config_crud_and_refusals(service, tmp_path):
     assert service.list_push_configs(task["id"])["configs"] == [made]
     service.delete_push_config(task["id"], made["id"])
     assert service.list_push_configs(task["id"])["configs"] == []
+    service.delete_push_config(task["id"], made["id"])  # idempotent: no error the second time
     with pytest.raises(TaskNotFound):
-        service.delete_push_config(task["id"], made["id"])
+        service.delete_push_config("no-such-task", made["id"])
     with pytest.raises(TaskNotFound):
         service.create_push_config("nope", {"url": "http://127.0.0.1:9/hook"})
     with pytest.raises(InvalidParams):

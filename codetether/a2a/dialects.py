@@ -713,3 +713,27 @@ def response_to_v03(op: str, result: Any) -> Any:
     if op == "extended_card":
         return to_v03_card(result)
     return result
+
+
+# Values under these keys are user JSON (google.protobuf.Struct / Value): never renamed.
+_OPAQUE_KEYS = frozenset({"metadata", "data"})
+
+
+def camel_case_names(value: Any) -> Any:
+    """v1.0 requests in proto JSON may use the proto field names (``task_id``) as well as the
+    JSON names (``taskId``) — protobuf's own parser accepts both, so clients send either.
+    Rename snake_case keys to camelCase, leaving user data (``metadata``, ``data``) alone."""
+    if isinstance(value, list):
+        return [camel_case_names(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        name = _camel(key) if isinstance(key, str) and "_" in key else key
+        out[name] = item if name in _OPAQUE_KEYS else camel_case_names(item)
+    return out
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)

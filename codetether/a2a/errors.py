@@ -34,32 +34,33 @@ class TaskNotFound(A2AError):
     default_message = "task not found"
 
 
+# Codes and their gRPC/HTTP mappings follow the A2A v1.0 specification, §5.4.
 class TaskNotCancelable(A2AError):
-    code, reason, http_status, grpc_code = -32002, "TASK_NOT_CANCELABLE", 400, \
+    code, reason, http_status, grpc_code = -32002, "TASK_NOT_CANCELABLE", 409, \
         "FAILED_PRECONDITION"
     default_message = "task cannot be canceled"
 
 
 class PushNotificationNotSupported(A2AError):
     code, reason, http_status, grpc_code = -32003, "PUSH_NOTIFICATION_NOT_SUPPORTED", 400, \
-        "FAILED_PRECONDITION"
+        "UNIMPLEMENTED"
     default_message = "push notifications are not supported"
 
 
 class UnsupportedOperation(A2AError):
     code, reason, http_status, grpc_code = -32004, "UNSUPPORTED_OPERATION", 400, \
-        "FAILED_PRECONDITION"
+        "UNIMPLEMENTED"
     default_message = "this operation is not supported"
 
 
 class ContentTypeNotSupported(A2AError):
-    code, reason, http_status, grpc_code = -32005, "CONTENT_TYPE_NOT_SUPPORTED", 400, \
+    code, reason, http_status, grpc_code = -32005, "CONTENT_TYPE_NOT_SUPPORTED", 415, \
         "INVALID_ARGUMENT"
     default_message = "incompatible content types"
 
 
 class InvalidAgentResponse(A2AError):
-    code, reason, http_status, grpc_code = -32006, "INVALID_AGENT_RESPONSE", 500, "INTERNAL"
+    code, reason, http_status, grpc_code = -32006, "INVALID_AGENT_RESPONSE", 502, "INTERNAL"
     default_message = "invalid agent response"
 
 
@@ -77,7 +78,7 @@ class ExtensionSupportRequired(A2AError):
 
 class VersionNotSupported(A2AError):
     code, reason, http_status, grpc_code = -32009, "VERSION_NOT_SUPPORTED", 400, \
-        "FAILED_PRECONDITION"
+        "UNIMPLEMENTED"
     default_message = "protocol version not supported"
 
 

@@ -33,7 +33,7 @@ from codetether.core.sse import encode_sse
 
 log = logging.getLogger("codetether.a2a.jsonrpc")
 
-JSONRPC_PATHS = ("/", "/a2a")
+JSONRPC_PATHS = ("/", "/a2a", "/a2a/")  # clients differ on the trailing slash
 HEARTBEAT_SECONDS = 3.0  # an SSE comment this often while a stream is idle
 
 
@@ -81,6 +81,7 @@ class JsonRpcBinding:
         request_id: Any = None
         dialect: str | None = None
         try:
+            _check_content_type(request.header("content-type"))
             message = self._decode(request.body)
             request_id = _safe_id(message)
             request_id, method, params = _validate(message)
@@ -127,7 +128,8 @@ class JsonRpcBinding:
                 params = dialects.request_to_v1(op, params)
             except (AttributeError, TypeError, KeyError, ValueError) as exc:
                 raise InvalidParams(f"invalid params for a v0.3 request: {exc}") from None
-        return params
+            return params
+        return dialects.camel_case_names(params)
 
     # -- operations --------------------------------------------------------------------------
     def _call(self, op: str, params: dict[str, Any], request: Any) -> Any:
@@ -218,6 +220,19 @@ def _hook_http_errors(app: Any, paths: tuple[str, ...]) -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _check_content_type(value: str | None) -> None:
+    """JSON-RPC bodies are JSON; a request that says otherwise gets -32005 (a missing header
+    is tolerated: many simple clients send none)."""
+    if value is None or not value.strip():
+        return
+    media = value.split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        from codetether.a2a.errors import ContentTypeNotSupported
+
+        raise ContentTypeNotSupported(f"Content-Type {media} is not supported; send "
+                                      "application/json")
+
+
 def _safe_id(message: Any) -> Any:
     if isinstance(message, dict):
         value = message.get("id")

@@ -4,7 +4,7 @@
 ``POST /tasks/{id}:cancel``, ``GET|POST /tasks/{id}:subscribe`` and the push-config routes under
 ``/tasks/{id}/pushNotificationConfigs``, plus ``GET /extendedAgentCard`` — each also under a
 ``/{tenant}`` prefix (one tenant here: the segment is accepted and ignored). Bodies are
-``application/a2a+json``; errors are ``{"error": {code, status, message, details: [ErrorInfo]}}``
+``application/json``; errors are ``{"error": {code, status, message, details: [ErrorInfo]}}``
 with the HTTP status of the A2A error table; streams are SSE with one bare StreamResponse per
 event.
 """
@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from codetether.a2a import dialects
 from codetether.a2a.card import request_base_url
 from codetether.a2a.errors import (
     A2AError,
@@ -25,12 +26,12 @@ from codetether.a2a.errors import (
     VersionNotSupported,
     rest_error,
 )
-from codetether.a2a.jsonrpc_binding import HEARTBEAT_SECONDS, parse_version
+from codetether.a2a.jsonrpc_binding import HEARTBEAT_SECONDS, _check_content_type, parse_version
 from codetether.core.sse import encode_sse
 
 log = logging.getLogger("codetether.a2a.rest")
 
-CONTENT_TYPE = "application/a2a+json"
+CONTENT_TYPE = "application/json"  # what the v1.0 spec's HTTP+JSON binding and its TCK expect
 
 
 class RestBinding:
@@ -162,6 +163,7 @@ def _json(data: Any, status: int = 200) -> Any:
 
 
 def _body(request: Any) -> dict[str, Any]:
+    _check_content_type(request.header("content-type"))
     if not request.body:
         raise InvalidParams("the request body must be a JSON object")
     try:
@@ -170,7 +172,7 @@ def _body(request: Any) -> dict[str, Any]:
         raise ParseError(f"malformed JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidParams("the request body must be a JSON object")
-    return body
+    return dialects.camel_case_names(body)
 
 
 def _query_int(request: Any, name: str) -> int | None:

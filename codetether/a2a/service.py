@@ -483,9 +483,8 @@ class A2AService:
         self._known_task(task_id)
         if not isinstance(config_id, str) or not config_id:
             raise InvalidParams("id must be a non-empty string")
-        if not self.store.delete_push_config(task_id, config_id):
-            raise TaskNotFound(f"push notification config {config_id} not found for task "
-                               f"{task_id}", {"taskId": task_id, "configId": config_id})
+        # deleting what is already gone succeeds: DELETE is idempotent (A2A TCK PUSH-DEL-002)
+        self.store.delete_push_config(task_id, config_id)
 
     # -- cards -------------------------------------------------------------------------------
     def agent_card(self, base_url: str, grpc_url: str | None = None) -> dict[str, Any]:
