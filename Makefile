@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install proto test lint bench clean
+.PHONY: install proto test lint bench binary release clean
 
 install: $(STAMP) proto
 
@@ -25,9 +25,17 @@ test: install
 lint: install
 	$(BIN)/ruff check codetether tests scripts
 
+# every scripts/bench_*.py, collected into bench-results/summary.md and .json
 bench: install
-	$(BIN)/python scripts/bench_startup.py --python $(BIN)/python
-	$(BIN)/python scripts/bench_agent.py --python $(BIN)/python
+	$(BIN)/python scripts/bench_all.py
+
+# one self-extracting file for this platform: dist/codetether-<version>-<os>-<arch>
+binary: install
+	$(BIN)/python scripts/build_binary.py
+
+# SHA256SUMS (+ Ed25519 signature with SIGNING_KEY=path) next to the artifacts
+release: binary
+	$(BIN)/python scripts/release.py $(if $(SIGNING_KEY),--signing-key $(SIGNING_KEY))
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
