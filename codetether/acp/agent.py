@@ -158,10 +158,8 @@ class AcpSession:
                                                 "cancel it first")
         try:
             text, attachments = _prompt_parts(blocks, TextPart, ImagePart)
-            token = CancelToken()
+            token = self.agent.reset_cancel()
             self.turn_cancel = token
-            self.agent.rt.cancel = token
-            self.agent.ctx.cancel = token
             unlink = ctx.cancel.on_cancel(token.cancel)  # $/cancel_request or a closed stream
             try:
                 result = self.agent.run(text, attachments)

@@ -291,6 +291,18 @@ class Agent:
             self._append(StoredMessage("tool", [base.ToolResultPart(c.id, reason, True)
                                                 for c in calls]))
 
+    # -- controls for front ends -------------------------------------------------------------
+    def reset_cancel(self) -> CancelToken:
+        """A fresh cancel token for the next turn: a token stays tripped once cancelled, and a
+        front end that keeps one agent across turns (the TUI, ACP) needs a new one."""
+        self.rt.cancel = CancelToken()
+        self.ctx.cancel = self.rt.cancel
+        return self.rt.cancel
+
+    def compact(self) -> bool:
+        """Compact now (``/compact``): prune, then summarise; True if the context shrank."""
+        return self._compact(force=True)
+
     # -- compaction --------------------------------------------------------------------------
     def _maybe_compact(self) -> None:
         tokens = compaction.estimate(self.session.context_messages(), self.system)

@@ -458,8 +458,7 @@ class App:
 
     def _start_turn(self, text: str, attached: list[Attachment]) -> None:
         agent = self.agent
-        if agent.rt.cancel.cancelled:  # the token of a cancelled turn stays tripped
-            _fresh_cancel(agent)
+        agent.reset_cancel()  # the token of a cancelled turn stays tripped
         self.totals = TurnTotals()
         self.conversation.follow = True
 
@@ -708,15 +707,6 @@ def context_percent(agent: Any) -> int | None:
     except Exception:  # never let the status bar break the UI
         log.exception("context estimate")
         return None
-
-
-def _fresh_cancel(agent: Any) -> None:
-    """A new cancel token for the next turn (a CancelToken stays cancelled once tripped)."""
-    from codetether.core.cancel import CancelToken
-
-    token = CancelToken()
-    agent.rt.cancel = token
-    agent.ctx.cancel = token
 
 
 def _touched_paths(args: Any) -> list[str]:

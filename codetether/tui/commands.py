@@ -156,7 +156,7 @@ def cmd_compact(app: Any, _arg: str) -> None:
         if not changed:
             app.notice("nothing to compact yet")
 
-    app.background("compacting", lambda: agent._compact(force=True), done)
+    app.background("compacting", agent.compact, done)
 
 
 def cmd_export(app: Any, arg: str) -> None:
