@@ -9,7 +9,6 @@ restart turns every task that was still running into a failed one with the reaso
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -19,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from codetether.core.errors import CodetetherError
-from codetether.core.paths import data_dir, ensure_private_dir
+from codetether.storage.sqlite import connect, database_path
 
-DB_NAME = "codetether.db"
 TERMINAL = frozenset({"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED",
                       "TASK_STATE_REJECTED"})
 INTERRUPTED = frozenset({"TASK_STATE_INPUT_REQUIRED", "TASK_STATE_AUTH_REQUIRED"})
@@ -67,21 +65,10 @@ class TaskStore:
     """Tasks and push configs. Thread-safe (one connection behind a lock)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        if path is None:
-            path = ensure_private_dir(data_dir()) / DB_NAME
-        else:
-            path = Path(path)
-            ensure_private_dir(path.parent)
-        self.path = path
+        self.path = path = database_path(path)
         self._lock = threading.RLock()
         try:
-            if not path.exists():
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self._conn = sqlite3.connect(str(path), timeout=5.0, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout = 5000")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn = connect(path)
             self._conn.executescript(_SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise TaskStoreError(f"cannot open the task database {path}: {exc}",

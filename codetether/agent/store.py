@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -27,10 +26,9 @@ from typing import Any
 from codetether.agent.session import Session, StoredMessage, part_from_dict, part_to_dict
 from codetether.core.errors import CodetetherError
 from codetether.core.ids import new_id
-from codetether.core.paths import data_dir, ensure_private_dir
 from codetether.providers.base import Usage
+from codetether.storage.sqlite import connect, database_path
 
-DB_NAME = "codetether.db"
 MIN_PREFIX = 4
 LIST_HINT = "see `codetether session list` (add --all-projects for other directories)"
 
@@ -116,12 +114,7 @@ class SessionStore:
     """Create, append to, load, list, fork, export and import sessions."""
 
     def __init__(self, path: Path | None = None) -> None:
-        if path is None:
-            path = ensure_private_dir(data_dir()) / DB_NAME
-        else:
-            path = Path(path)
-            ensure_private_dir(path.parent)
-        self.path = path
+        self.path = path = database_path(path)
         self._lock = threading.RLock()
         self._conn = self._open(path)
         try:
@@ -136,18 +129,9 @@ class SessionStore:
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
-        if not path.exists():
-            # Transcripts can hold anything a tool printed: owner-only from the first byte
-            # (SQLite gives the -wal and -shm files the same mode).
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         try:
-            conn = sqlite3.connect(str(path), timeout=5.0, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 5000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.DatabaseError as exc:
+            conn = connect(path)
+        except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(f"cannot open the session database {path}: {exc}",
                              "move the file aside (sessions in it will be lost) or set "
                              "CODETETHER_DATA_DIR to another directory") from None
