@@ -14,8 +14,11 @@ chosen interface's URL; a peer without a card is called at the URL given, in v1.
 
 Errors are ``A2AClientError`` (a ``CodetetherError``): JSON-RPC errors keep their ``code`` and
 ``data``; HTTP, connection and protocol failures get a code of None (or the HTTP status) and a
-hint. Only the JSON-RPC binding is implemented here; gRPC peers are reached through their
-JSON-RPC interface.
+hint. ``transport`` picks the binding: ``"auto"`` takes the card's JSON-RPC interface when
+it has one, else its gRPC one (``grpc_client.GrpcTransport``: ``lf.a2a.v1.A2AService`` for
+1.x, ``a2a.v1.A2AService`` for 0.3); ``A2AClient.for_grpc("host:port")`` (or a
+``grpc://host:port`` URL) talks gRPC to a peer without an HTTP card. Both transports return the
+same v1.0 dicts and raise the same errors; ``close()`` releases a gRPC channel.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from codetether.core.sse import parse_sse
 Json = dict[str, Any]
 CARD_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+TRANSPORTS = ("auto", "jsonrpc", "grpc")
 
 _HINTS = {
     -32700: "the agent could not parse our request; it may not be an A2A endpoint",
@@ -78,17 +82,28 @@ class A2AClientError(CodetetherError):
 
 
 class A2AClient:
-    """One peer. Thread-safe: each call is its own HTTP request."""
+    """One peer. Thread-safe: each call is its own HTTP request (or rpc on one channel)."""
 
     def __init__(self, url: str, token: str | None = None, dialect: str = "auto",
-                 timeout: float = 60.0, headers: dict[str, str] | None = None) -> None:
+                 timeout: float = 60.0, headers: dict[str, str] | None = None,
+                 transport: str = "auto") -> None:
         if dialect not in ("auto", "1.0", "0.3"):
             raise A2AClientError(None, f"unknown A2A dialect {dialect!r}",
                                  hint="use auto, 1.0 or 0.3")
+        if transport not in TRANSPORTS:
+            raise A2AClientError(None, f"unknown A2A transport {transport!r}",
+                                 hint="use auto, jsonrpc or grpc")
         parsed = urllib.parse.urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        self.transport = transport
+        # a bare gRPC target (host:port, grpc://): no HTTP card, gRPC from the start
+        self._grpc_target = _grpc_target(url, transport)
+        self._grpc: Any = None
+        self._binding: str | None = "grpc" if self._grpc_target else None
+        if self._grpc_target is None and (parsed.scheme not in ("http", "https")
+                                          or not parsed.netloc):
             raise A2AClientError(None, f"not an http(s) URL: {url!r}",
-                                 hint="give the agent's base URL, e.g. http://127.0.0.1:4096")
+                                 hint="give the agent's base URL, e.g. http://127.0.0.1:4096 "
+                                      "(a gRPC-only agent: grpc://host:port)")
         self.url = url
         self.token = token
         self.timeout = timeout
@@ -100,14 +115,34 @@ class A2AClient:
         self._raw_card: Json | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        direct = parsed.hostname in _LOOPBACK
+        direct = self._grpc_target is None and parsed.hostname in _LOOPBACK
         self._opener = urllib.request.build_opener(
             *([urllib.request.ProxyHandler({})] if direct else []))
+
+    @classmethod
+    def for_grpc(cls, target: str, token: str | None = None, **options: Any) -> A2AClient:
+        """A client for a gRPC peer at ``host:port`` (no HTTP agent card needed)."""
+        return cls(target, token, transport="grpc", **options)
+
+    def close(self) -> None:
+        """Release the gRPC channel, if one was opened (JSON-RPC holds nothing open)."""
+        with self._lock:
+            grpc, self._grpc = self._grpc, None
+        if grpc is not None:
+            grpc.close()
+
+    def __enter__(self) -> A2AClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- discovery -------------------------------------------------------------------------
 
     def card(self, refresh: bool = False) -> Json:
         """The agent card in the v1.0 shape (``raw_card`` keeps what the agent sent)."""
+        if self._grpc_target is not None:
+            return self._grpc_card(refresh)
         with self._lock:
             if self._card is None or refresh:
                 raw = self._fetch_card()
@@ -117,9 +152,33 @@ class A2AClient:
                 self._raw_card, self._card = raw, d.to_v1_card(raw)
             return self._card
 
+    def _grpc_card(self, refresh: bool) -> Json:
+        """A bare gRPC peer's card: GetExtendedAgentCard (v1.0 has no public-card rpc); a peer
+        without an extended card gets a minimal card naming its gRPC interface."""
+        if self._card is None or refresh:
+            try:
+                raw = self._grpc_transport().card()
+            except A2AClientError as exc:
+                if exc.code not in (-32007, -32601, -32004):
+                    raise
+                raw = {"name": self._grpc_target, "description": "", "version": "",
+                       "supportedInterfaces": [{"url": self._grpc_target,
+                                                "protocolBinding": "GRPC",
+                                                "protocolVersion": "1.0"}]}
+            with self._lock:
+                self._raw_card, self._card = raw, d.to_v1_card(raw)
+        return self._card
+
     @property
     def raw_card(self) -> Json | None:
         return self._raw_card
+
+    @property
+    def binding(self) -> str:
+        """``"jsonrpc"`` or ``"grpc"``: the transport in use (resolved from the card)."""
+        self._resolve()
+        assert self._binding is not None
+        return self._binding
 
     @property
     def dialect(self) -> str:
@@ -162,19 +221,36 @@ class A2AClient:
         """Pick the endpoint and dialect (from the card when it exists)."""
         if self._endpoint is not None and self._dialect is not None:
             return
+        if self._grpc_target is not None:
+            with self._lock:
+                self._endpoint = self._grpc_target
+                self._dialect = self._dialect or "1.0"
+            return
         try:
             card = self.card()
         except A2AClientError as exc:
-            if exc.code != 404:
+            if exc.code != 404 or self.transport == "grpc":
                 raise
             card = None
         with self._lock:
             if card is None:
-                self._endpoint = self.url
+                self._binding, self._endpoint = "jsonrpc", self.url
                 self._dialect = self._dialect or "1.0"
                 return
-            self._endpoint, dialect = _choose_interface(card, self._wanted, self.url)
+            self._binding, self._endpoint, dialect = _choose_binding(
+                card, self._wanted, self.transport, self.url)
             self._dialect = self._dialect or dialect
+
+    def _grpc_transport(self) -> Any:
+        """The gRPC transport to the resolved endpoint (opened once, shared by threads)."""
+        from codetether.a2a.grpc_client import GrpcTransport
+
+        target, dialect = self._grpc_target or self.endpoint, self.dialect  # before the lock
+        with self._lock:
+            if self._grpc is None:
+                self._grpc = GrpcTransport(target, self.token, self.timeout,
+                                           headers=self.extra_headers, dialect=dialect)
+            return self._grpc
 
     # -- operations ------------------------------------------------------------------------
 
@@ -296,6 +372,8 @@ class A2AClient:
         return dialect, body, headers
 
     def _call(self, op: str, params: Json) -> Any:
+        if self.binding == "grpc":
+            return self._grpc_transport().call(op, params)
         dialect, body, headers = self._request_body(op, params)
         headers["Accept"] = "application/json"
         raw = self._http("POST", self.endpoint, body, headers)
@@ -303,6 +381,8 @@ class A2AClient:
         return _to_v1(op, result, dialect)
 
     def _stream(self, op: str, params: Json) -> Iterator[Json]:
+        if self.binding == "grpc":
+            return self._grpc_transport().stream(op, params, ends=_ends_stream)
         dialect, body, headers = self._request_body(op, params)
         headers["Accept"] = "text/event-stream"
         response = self._open("POST", self.endpoint, body, headers)
@@ -333,6 +413,43 @@ class A2AClient:
                 return response.read()
         except OSError as exc:
             raise A2AClientError(None, f"A2A agent at {url} broke off: {exc}") from None
+
+
+def _grpc_target(url: str, transport: str) -> str | None:
+    """The gRPC target when ``url`` names one: ``grpc(s)://host:port``, or a bare
+    ``host:port`` with ``transport="grpc"``; None for an http(s) URL."""
+    text = (url or "").strip()
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if transport == "jsonrpc" or scheme in ("http", "https"):
+        return None
+    if scheme in ("grpc", "grpcs") or (not scheme and transport == "grpc"):
+        from codetether.a2a.grpc_client import parse_target
+
+        target, tls = parse_target(text)
+        return f"grpcs://{target}" if tls else target
+    return None
+
+
+def _choose_binding(card: Json, wanted: str, transport: str,
+                    fallback: str) -> tuple[str, str, str]:
+    """(binding, endpoint, dialect): JSON-RPC when the card offers it (unless ``transport``
+    is "grpc"), else its gRPC interface of the wanted version (1.x preferred in auto mode)."""
+    interfaces = card.get("supportedInterfaces") or []
+    bindings = [(i.get("protocolBinding") or "JSONRPC").upper() for i in interfaces]
+    has_jsonrpc = any(b in ("JSONRPC", "JSON-RPC") for b in bindings)
+    if transport == "jsonrpc" or (transport == "auto" and has_jsonrpc):
+        return ("jsonrpc", *_choose_interface(card, wanted, fallback))
+    grpc = [i for i, b in zip(interfaces, bindings, strict=True) if b == "GRPC"]
+    if not grpc:
+        offered = ", ".join(f"{b} v{i.get('protocolVersion', '?')}"
+                            for i, b in zip(interfaces, bindings, strict=True)) or "nothing"
+        raise A2AClientError(None, "the agent card lists no JSON-RPC or gRPC interface",
+                             hint=f"this client speaks JSON-RPC and gRPC; the agent offers "
+                                  f"{offered}")
+    modern = [i for i in grpc if not d.is_legacy_version(i.get("protocolVersion"))]
+    legacy = [i for i in grpc if d.is_legacy_version(i.get("protocolVersion"))]
+    chosen = (legacy + modern if wanted == "0.3" else modern + legacy)[0]
+    return "grpc", chosen.get("url") or "", "0.3" if chosen in legacy else "1.0"
 
 
 def _choose_interface(card: Json, wanted: str, fallback: str) -> tuple[str, str]:

@@ -3,6 +3,9 @@
 stdout gets the result (the answer's text, or JSON with ``--json``; with ``--stream --json``
 one StreamResponse per line); progress (task state changes) goes to stderr. A failed or
 rejected task exits 1. The bearer token comes from ``--token`` or ``CODETETHER_A2A_TOKEN``.
+``--transport auto|jsonrpc|grpc`` picks the binding (auto: the card's JSON-RPC interface, else
+its gRPC one); a gRPC-only agent without an HTTP card is reached as ``grpc://host:port`` (or
+``host:port`` with ``--transport grpc``).
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown a2a action {action!r}", "use card, send, get or cancel")
     token = getattr(args, "token", None) or os.environ.get("CODETETHER_A2A_TOKEN") or None
     client = A2AClient(args.url, token=token, dialect=getattr(args, "dialect", None) or "auto",
-                       timeout=float(getattr(args, "timeout", None) or 60.0))
-    return actions[action](client, args)
+                       timeout=float(getattr(args, "timeout", None) or 60.0),
+                       transport=getattr(args, "transport", None) or "auto")
+    try:
+        return actions[action](client, args)
+    finally:
+        client.close()
 
 
 def _card(client: Any, args: argparse.Namespace) -> int:

@@ -188,10 +188,12 @@ def _add_a2a(sub: argparse._SubParsersAction) -> None:
     asub = p.add_subparsers(dest="a2a_action", metavar="ACTION", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("url", help="the agent's base URL")
+        q.add_argument("url", help="the agent's base URL (a gRPC-only agent: grpc://host:port)")
         q.add_argument("--json", action="store_true", help="machine-readable output")
         q.add_argument("--token", help="bearer token (default: $CODETETHER_A2A_TOKEN)")
         q.add_argument("--dialect", choices=("auto", "1.0", "0.3"), default="auto")
+        q.add_argument("--transport", choices=("auto", "jsonrpc", "grpc"), default="auto",
+                       help="auto: the card's JSON-RPC interface, else its gRPC one")
         q.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
 
     common(asub.add_parser("card", help="show the agent card"))
