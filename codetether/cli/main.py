@@ -217,6 +217,11 @@ def _add_mcp(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("workspace", nargs="?", default=".", help="workspace (default: .)")
     serve.add_argument("--access-mode", choices=("ask", "approve", "full"),
                        help="what tools may do without a human (default from config)")
+    serve.add_argument("--bus-url", metavar="URL",
+                       help="also offer this `codetether serve`'s agent bus as MCP tools")
+    serve.add_argument("--bus-token", metavar="TOKEN",
+                       help="bearer token for --bus-url (default: $CODETETHER_BUS_TOKEN, "
+                            "else $CODETETHER_AUTH_TOKEN)")
     lt = msub.add_parser("list-tools", help="the tools `mcp serve` exposes")
     lt.add_argument("--json", action="store_true")
     add = msub.add_parser("add", help="add an MCP server: NAME -- CMD ARGS... or NAME --url URL")

@@ -2,6 +2,7 @@
 tools our agent uses.
 
     mcp serve [WORKSPACE] [--access-mode M]     stdio MCP server (stdout carries only protocol)
+              [--bus-url URL [--bus-token T]]  ... plus a `codetether serve`'s agent bus
     mcp list-tools [--json]                      what serve exposes
     mcp add NAME -- CMD ARGS...                  a stdio server  (--env K=V repeatable)
     mcp add NAME --url URL [--header K=V]        a streamable HTTP server
@@ -30,6 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("workspace", nargs="?", default=".", help="workspace (default: .)")
     serve.add_argument("--access-mode", choices=("ask", "approve", "full"),
                        help="what tool calls may change (default: config, else ask = read-only)")
+    serve.add_argument("--bus-url", metavar="URL",
+                       help="also offer this `codetether serve`'s agent bus (tools bus_events, "
+                            "bus_status; resources codetether://bus/...)")
+    serve.add_argument("--bus-token", metavar="TOKEN",
+                       help="bearer token for --bus-url (default: $CODETETHER_BUS_TOKEN, "
+                            "else $CODETETHER_AUTH_TOKEN)")
     lt = msub.add_parser("list-tools", help="the tools `mcp serve` exposes")
     lt.add_argument("--json", action="store_true", help="machine-readable output")
     add = msub.add_parser("add", help="add an MCP server: NAME -- CMD ARGS... or NAME --url URL",
@@ -78,7 +85,26 @@ def _serve(args: argparse.Namespace) -> int:
     if not workspace.is_dir():
         raise UsageError(f"{workspace} is not a directory", "pass an existing WORKSPACE")
     cfg = load_config(workspace)
-    return serve_stdio(workspace, cfg, args.access_mode)
+    return serve_stdio(workspace, cfg, args.access_mode, bus=_bus_bridge(args))
+
+
+def _bus_bridge(args: argparse.Namespace) -> Any:
+    """The ``--bus-url`` reader (not started), or None; a bad URL is a usage error now rather
+    than a retry loop later."""
+    import os
+
+    from codetether.core.errors import UsageError
+
+    url = getattr(args, "bus_url", None)
+    flag = getattr(args, "bus_token", None)
+    if not url:
+        if flag:
+            raise UsageError("--bus-token needs --bus-url", "add --bus-url URL")
+        return None
+    from codetether.mcp.bus_bridge import BusBridge, resolve_token
+
+    token, source = resolve_token(flag, os.environ)
+    return BusBridge(url, token, token_source=source)
 
 
 def _list_tools(args: argparse.Namespace) -> int:

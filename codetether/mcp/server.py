@@ -89,7 +89,7 @@ def tool_json(tool: Tool) -> dict[str, Any]:
 
 class McpServer:
     def __init__(self, workspace: Path, cfg: Any = None, access_mode: str | None = None,
-                 progress_interval: float = 1.0) -> None:
+                 progress_interval: float = 1.0, bus: Any = None) -> None:
         from codetether.agent.permissions import PermissionEngine
         from codetether.core import paths
 
@@ -106,6 +106,7 @@ class McpServer:
         self.lock = threading.RLock()
         self.tools = {t.name: t for t in exposed_tools()}
         self.client_info: dict[str, Any] = {}
+        self.bus = bus  # a mcp.bus_bridge.BusBridge (``--bus-url``), or None
         self.dispatcher = self._dispatcher()
 
     def _dispatcher(self) -> Dispatcher:
@@ -152,16 +153,26 @@ class McpServer:
 
     # -- tools -------------------------------------------------------------------------------
     def tools_list(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        return {"tools": [tool_json(t) for t in self.tools.values()]}
+        tools = [tool_json(t) for t in self.tools.values()]
+        if self.bus is not None:
+            from codetether.mcp import bus_bridge
+
+            tools += bus_bridge.tool_specs()
+        return {"tools": tools}
 
     def tools_call(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         name = params.get("name")
         tool = self.tools.get(name) if isinstance(name, str) else None
-        if tool is None:
+        is_bus = self.bus is not None and name in ("bus_events", "bus_status")
+        if tool is None and not is_bus:
             raise JsonRpcError(INVALID_PARAMS, f"unknown tool: {name}")
         args = params.get("arguments") or {}
         if not isinstance(args, dict):
             raise JsonRpcError(INVALID_PARAMS, "arguments must be an object")
+        if is_bus:
+            from codetether.mcp import bus_bridge
+
+            return bus_bridge.call_tool(self.bus, name, args)
         token = ctx.meta.get("progressToken")
         progress = _Progress(ctx, token, self.progress_interval) if token is not None else None
         try:
@@ -201,6 +212,10 @@ class McpServer:
     # -- resources ---------------------------------------------------------------------------
     def resources_list(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         everything = self._session_resources() + self._file_resources()
+        if self.bus is not None:
+            from codetether.mcp import bus_bridge
+
+            everything = bus_bridge.resource_list() + everything
         start = _cursor(params.get("cursor"))
         page = everything[start:start + PAGE_SIZE]
         result: dict[str, Any] = {"resources": page}
@@ -250,6 +265,13 @@ class McpServer:
             raise JsonRpcError(INVALID_PARAMS, "uri is required")
         if uri.startswith(SESSION_PREFIX):
             return {"contents": [self._read_session(uri)]}
+        if self.bus is not None and uri.startswith("codetether://bus/"):
+            from codetether.mcp import bus_bridge
+
+            found = bus_bridge.read_resource(self.bus, uri)
+            if found is None:
+                raise JsonRpcError(RESOURCE_NOT_FOUND, f"resource not found: {uri}", {"uri": uri})
+            return {"contents": [found]}
         return {"contents": [self._read_file(uri)]}
 
     def _read_session(self, uri: str) -> dict[str, Any]:
@@ -352,8 +374,10 @@ def _cursor(raw: Any) -> int:
         raise JsonRpcError(INVALID_PARAMS, f"invalid cursor {raw!r}") from None
 
 
-def serve_stdio(workspace: Path, cfg: Any = None, access_mode: str | None = None) -> int:
-    """Serve on this process's stdin/stdout until the client closes stdin.
+def serve_stdio(workspace: Path, cfg: Any = None, access_mode: str | None = None,
+                bus: Any = None) -> int:
+    """Serve on this process's stdin/stdout until the client closes stdin; ``bus`` (a
+    ``BusBridge``, not yet started) reads a server's agent bus meanwhile and stops with us.
 
     Protocol messages get a private copy of the stdout descriptor, and fd 1 is pointed at
     stderr, so nothing else — a stray print, a child process — can corrupt the stream."""
@@ -363,10 +387,17 @@ def serve_stdio(workspace: Path, cfg: Any = None, access_mode: str | None = None
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
-    server = McpServer(workspace, cfg, access_mode)
-    stream = server.stream(sys.stdin.buffer, protocol_out).start()
-    print(f"codetether mcp serve: workspace {server.workspace}, access mode "
-          f"{server.permissions.access_mode}, {len(server.tools)} tools", file=sys.stderr)
-    stream.wait_closed()
-    stream.drain(5.0)
+    server = McpServer(workspace, cfg, access_mode, bus=bus)
+    if bus is not None:
+        bus.start()
+    try:
+        stream = server.stream(sys.stdin.buffer, protocol_out).start()
+        print(f"codetether mcp serve: workspace {server.workspace}, access mode "
+              f"{server.permissions.access_mode}, {len(server.tools)} tools"
+              + (f", bus {bus.url}" if bus is not None else ""), file=sys.stderr)
+        stream.wait_closed()
+        stream.drain(5.0)
+    finally:
+        if bus is not None:
+            bus.stop()
     return 0
