@@ -77,9 +77,11 @@ def test_serve_answers_a2a_with_auth_and_stops_on_sigterm(serve):
 
 
 def test_sigterm_fails_running_tasks_and_closes_their_streams(serve):
-    server = serve("--grpc-port", "-1", env={"CODETETHER_AUTH_TOKEN": TOKEN})
+    # TCK_STREAMING_TIMEOUT=30: the echo backend keeps this task working for 60 s unless it is
+    # stopped first, so a slow machine cannot finish it before the SIGTERM lands
+    server = serve("--grpc-port", "-1", env={"CODETETHER_AUTH_TOKEN": TOKEN,
+                                             "TCK_STREAMING_TIMEOUT": "30"})
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    # the echo backend keeps this one working for 4 s unless it is stopped first
     body = send("wait for me", "test-resubscribe-message-id-1")
     body["method"] = "SendStreamingMessage"
     conn.request("POST", "/a2a", json.dumps(body), {"Authorization": f"Bearer {TOKEN}",

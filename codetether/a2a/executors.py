@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,11 +53,16 @@ class EchoExecutor:
     tests) streams one chunk, waits for ``hold`` to be set (or a cancel), then finishes.
     """
 
-    def __init__(self, hold: threading.Event | None = None, streaming_timeout: float = 2.0,
-                 resubscribe_hold: float = 4.0) -> None:
+    def __init__(self, hold: threading.Event | None = None,
+                 streaming_timeout: float | None = None,
+                 resubscribe_hold: float | None = None) -> None:
+        # the TCK's own knob: its resubscribe test needs us working for 2x its streaming timeout
+        if streaming_timeout is None:
+            streaming_timeout = float(os.environ.get("TCK_STREAMING_TIMEOUT") or 2.0)
         self.hold = hold
         self.streaming_timeout = streaming_timeout
-        self.resubscribe_hold = resubscribe_hold
+        self.resubscribe_hold = resubscribe_hold if resubscribe_hold is not None \
+            else 2 * streaming_timeout
 
     def respond(self, message: dict[str, Any]) -> dict[str, Any] | None:
         if message["messageId"].startswith("tck-message-response"):
