@@ -353,3 +353,28 @@ def test_idle_streams_yield_heartbeats(service, hold):
     rest = [e for e in stream if e]
     assert rest[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
     assert [e for e in sub if e][-1] == rest[-1]
+
+
+def test_agent_events_are_published_on_the_bus(llm, tmp_path, workspace):
+    from codetether.bus import AgentBus
+
+    bus = AgentBus()
+    watcher = bus.subscribe("agent.*.events")
+    llm.enqueue(Turn(tool_calls=[ToolCall("list", {"path": "."})]), Turn(text="listed"))
+    executor = AgentExecutor(workspace, access_mode="ask", bus=bus)
+    svc = A2AService(TaskStore(tmp_path / "agent.db"), executor, CardInfo(), bus=bus)
+    task = svc.send_message(msg("b-1", "list files", contextId="conv-bus"), "tester")["task"]
+    assert state(task) == "TASK_STATE_COMPLETED"
+    seen = []
+    while True:
+        envelope = watcher.get(timeout=5)
+        if envelope is None:
+            break
+        seen.append(envelope)
+        if envelope.message.get("type") == "turn.finished":
+            break
+    types = [e.message["type"] for e in seen]
+    assert "tool.started" in types and "tool.finished" in types and types[-1] == "turn.finished"
+    session_topics = {e.topic for e in seen}
+    assert len(session_topics) == 1 and session_topics.pop().endswith(".events")
+    svc.shutdown()

@@ -176,8 +176,9 @@ class AgentExecutor:
 
     def __init__(self, workspace: Path | None = None, model: str | None = None,
                  agent_name: str | None = None, access_mode: str | None = None,
-                 max_steps: int | None = None) -> None:
+                 max_steps: int | None = None, bus: Any = None) -> None:
         self.workspace = Path(workspace or Path.cwd()).resolve()
+        self.bus = bus  # agent events go to agent.{session}.events when set
         self.model = model
         self.agent_name = agent_name
         self.access_mode = access_mode
@@ -227,7 +228,8 @@ class AgentExecutor:
             agent_name=agent_name or self.agent_name, access_mode=self.access_mode,
             max_steps=self.max_steps, on_event=stream.on_event,
             approver=lambda request: self._approve(run, stream, request),
-            ask_user=lambda question, options: self._ask(run, stream, question, options))
+            ask_user=lambda question, options: self._ask(run, stream, question, options),
+            bus=self.bus)
         run.store.set_session(run.context_id, agent.session.id)
         run.cancel.on_cancel(agent.rt.cancel.cancel)
         run.working()

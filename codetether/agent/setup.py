@@ -48,7 +48,8 @@ def build_runtime(*, session: Session | None, store: Any, cfg: Config, workspace
                   model: str | None = None, agent_name: str | None = None,
                   access_mode: str | None = None, max_steps: int | None = None,
                   max_tokens: int | None = None, on_event: EventSink = ignore,
-                  approver: Approver | None = None, ask_user: Any = None) -> Agent:
+                  approver: Approver | None = None, ask_user: Any = None,
+                  bus: Any = None) -> Agent:
     if cfg.get("mcp.servers"):  # external MCP servers' tools join the registry (lazy start)
         from codetether.mcp.bridge import attach_configured_servers
 
@@ -61,6 +62,8 @@ def build_runtime(*, session: Session | None, store: Any, cfg: Config, workspace
     elif (session.model, session.agent) != (resolved.ref, profile.name):
         session.model, session.agent = resolved.ref, profile.name
         store.save_header(session)
+    if bus is not None:
+        on_event = _also_on_bus(on_event, bus, session.id)
     rules = {k: v for k, v in (cfg.get("permissions") or {}).items() if k != "access_mode"}
 
     def announce(request: ApprovalRequest) -> None:
@@ -82,3 +85,14 @@ def build_runtime(*, session: Session | None, store: Any, cfg: Config, workspace
         max_steps=max_steps or profile.max_steps or cfg.get("session.max_steps") or 50,
         on_event=on_event, ask_user=ask_user, config=cfg, max_tokens=max_tokens)
     return Agent(runtime, session)
+
+
+def _also_on_bus(on_event: EventSink, bus: Any, agent_id: str) -> EventSink:
+    """Forward every event to ``agent.{session id}.events`` as well, so bus subscribers
+    (``/v1/bus/stream``, ``mcp serve --bus-url``) can watch agents work."""
+    handle = bus.handle(agent_id, inbox=False)
+
+    def forward(event: Event) -> None:
+        on_event(event)
+        handle.publish_event(event.type, event.data)
+    return forward

@@ -184,7 +184,7 @@ class ServingExecutor:
         self.inner.execute(_AuditedRun(run, self.audit))
 
 
-def make_backend(options: ServerOptions) -> Any:
+def make_backend(options: ServerOptions, bus: Any = None) -> Any:
     if options.executor is not None:
         return options.executor
     from codetether.a2a.executors import AgentExecutor, EchoExecutor
@@ -192,7 +192,7 @@ def make_backend(options: ServerOptions) -> Any:
     if options.backend == "echo":
         return EchoExecutor()
     if options.backend == "agent":
-        return AgentExecutor(workspace=options.workspace)
+        return AgentExecutor(workspace=options.workspace, bus=bus)
     raise UsageError(f"unknown backend {options.backend!r}", f"use one of {', '.join(BACKENDS)}")
 
 
@@ -294,7 +294,8 @@ class CodetetherServer:
         from codetether.a2a.service import A2AService, CardInfo
         from codetether.a2a.store import TaskStore
 
-        backend = ServingExecutor(make_backend(self.options), self.audit, self.options.name,
+        backend = ServingExecutor(make_backend(self.options, self.bus), self.audit,
+                                  self.options.name,
                                   self.on_intro)
         card = CardInfo(name=self.options.name)
         if self.options.description:
