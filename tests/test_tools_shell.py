@@ -207,3 +207,13 @@ def test_read_only_commands(command):
 ])
 def test_not_read_only_commands(command):
     assert not is_read_only_command(command)
+
+
+def test_provider_keys_and_tokens_are_hidden_from_the_shell(ctx, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak-0123456789")
+    monkeypatch.setenv("VAULT_TOKEN", "hvs.should-not-leak-0123")
+    monkeypatch.setenv("MY_OWN_SETTING", "visible")
+    result = bash(ctx, 'echo "k=$OPENAI_API_KEY v=$VAULT_TOKEN m=$MY_OWN_SETTING"')
+    assert result.success
+    assert "k= v= m=visible" in result.output
+    assert "should-not-leak" not in result.output

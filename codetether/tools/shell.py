@@ -178,7 +178,8 @@ class _Run:
         self.cancel_fired = False
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        hidden = secret_env_names()
+        env = {k: v for k, v in os.environ.items() if k not in hidden}
         env.update(CODETETHER="1", PAGER="cat", GIT_PAGER="cat", TERM="dumb")
         return env
 
@@ -303,6 +304,20 @@ _FIND_WRITES = frozenset({"-delete", "-exec", "-execdir", "-ok", "-okdir", "-fpr
 _SEPARATORS = frozenset({";", "&&", "||", "&", ";;", "(", ")", "((", "))", "\n"})
 _WRITE_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>"})
 _DUP_REDIRECTS = frozenset({">&", "<&"})
+
+
+def secret_env_names() -> frozenset[str]:
+    """Env vars the shell never sees: the LLM provider keys and tokens CodeTether itself runs
+    on. A command the model writes (``env``, ``echo $OPENAI_API_KEY``) would otherwise put them
+    into the transcript and send them to the provider. General cloud credentials (``AWS_*``)
+    stay: the user's own tools may need them."""
+    from codetether.providers.registry import SPECS
+
+    names = {"VAULT_TOKEN", "CODETETHER_AUTH_TOKEN", "CODETETHER_A2A_TOKEN",
+             "CODETETHER_A2A_PEER_TOKEN", "CODETETHER_BUS_TOKEN"}
+    for spec in SPECS:
+        names.update(spec.env_vars)
+    return frozenset(names)
 
 
 def is_read_only_command(command: str) -> bool:
