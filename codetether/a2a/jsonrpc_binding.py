@@ -81,7 +81,7 @@ class JsonRpcBinding:
         request_id: Any = None
         dialect: str | None = None
         try:
-            _check_content_type(request.header("content-type"))
+            check_content_type(request.header("content-type"))
             message = self._decode(request.body)
             request_id = _safe_id(message)
             request_id, method, params = _validate(message)
@@ -220,7 +220,7 @@ def _hook_http_errors(app: Any, paths: tuple[str, ...]) -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _check_content_type(value: str | None) -> None:
+def check_content_type(value: str | None) -> None:
     """JSON-RPC bodies are JSON; a request that says otherwise gets -32005 (a missing header
     is tolerated: many simple clients send none)."""
     if value is None or not value.strip():

@@ -26,7 +26,7 @@ from codetether.a2a.errors import (
     VersionNotSupported,
     rest_error,
 )
-from codetether.a2a.jsonrpc_binding import HEARTBEAT_SECONDS, _check_content_type, parse_version
+from codetether.a2a.jsonrpc_binding import HEARTBEAT_SECONDS, check_content_type, parse_version
 from codetether.core.sse import encode_sse
 
 log = logging.getLogger("codetether.a2a.rest")
@@ -163,7 +163,7 @@ def _json(data: Any, status: int = 200) -> Any:
 
 
 def _body(request: Any) -> dict[str, Any]:
-    _check_content_type(request.header("content-type"))
+    check_content_type(request.header("content-type"))
     if not request.body:
         raise InvalidParams("the request body must be a JSON object")
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from codetether.tools.base import Tool, ToolContext, ToolError, ToolResult, cap_output
+from codetether.tools.files_read import SKIP_DIRS as FILE_TOOL_SKIP_DIRS
+from codetether.tools.files_read import run_git
 
-SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "__pycache__", "dist", "build"})
+# outside git: what the file tools skip, plus build output nobody wants searched
+SKIP_DIRS = FILE_TOOL_SKIP_DIRS | {"dist", "build"}
 MAX_FILE_BYTES = 5 * 1024 * 1024
 BINARY_PROBE = 8192
 LINE_CUT = 300
@@ -138,12 +140,11 @@ def _git_files(root: Path, walk: Walk) -> list[str] | None:
     """Files git shows under ``root`` (relative paths), or None outside a work tree."""
     remaining = max(1.0, walk.deadline - time.monotonic())
     try:
-        proc = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=root, stdin=subprocess.DEVNULL, capture_output=True, timeout=remaining)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = run_git(["ls-files", "--cached", "--others", "--exclude-standard", "-z"], root,
+                       walk.ctx, timeout=remaining)
+    except ToolError:  # timed out or cancelled: walk.should_stop() reports which
         return None
-    if proc.returncode != 0:
+    if proc is None or proc.returncode != 0:
         return None
     raw = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
     names = list(dict.fromkeys(n for n in raw if n))  # unmerged files appear once per stage
